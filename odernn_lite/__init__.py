@@ -24,10 +24,22 @@ from .metrics import fit as fit
 from .metrics import nrmse as nrmse
 from .metrics import r2 as r2
 from .metrics import rmse as rmse
+from .models import GRUModel as GRUModel
+from .models import ODEModel as ODEModel
+from .models import SequenceModel as SequenceModel
+from .models import build_model as build_model
 from .solve import METHODS as METHODS
 from .solve import Solution as Solution
 from .solve import SolverError as SolverError
 from .solve import solve as solve
-# from . import circuits as circuits
+from .train import MultipleShootingTrainer as MultipleShootingTrainer
+from .train import Simulation as Simulation
+from .train import TBPTTTrainer as TBPTTTrainer
+from .train import Trainer as Trainer
+from .train import TrainingDiverged as TrainingDiverged
+from .train import load_checkpoint as load_checkpoint
+from .train import save_checkpoint as save_checkpoint
+from .train import simulate as simulate
+from . import circuits as circuits
 
 __version__ = "0.1.0"

@@ -90,6 +90,18 @@ class Solution:
         return self._counter.calls - self.nfe
 
 
+def _merged_grid(t: torch.Tensor, rtol: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sorted union of the rows of ``t`` (``(batch, m)``) with times closer than ``rtol`` times the
+    span merged (rows that are equal up to rounding, e.g. ``t[k:k+L] − t[k]`` of a regular record,
+    must give one grid, not ``batch`` interleaved copies). Returns ``(grid, index)`` with
+    ``grid[index] ≈ t``."""
+    grid = torch.unique(t, sorted=True)
+    tol = rtol * max(float(grid[-1] - grid[0]), 1.0)
+    grid = grid[torch.cat([torch.ones(1, dtype=torch.bool, device=t.device), torch.diff(grid) > tol])]
+    index = (torch.searchsorted(grid, t.contiguous(), right=True) - 1).clamp(min=0)
+    return grid, index
+
+
 def solve(
     field: nn.Module,
     h0: torch.Tensor | tuple[torch.Tensor, ...],
@@ -130,7 +142,7 @@ def solve(
     if per_row:
         if not bool((t[:, :1] == t[:1, :1]).all()):
             raise ValueError("with per-row times t of shape (batch, m), every row must start at the same time")
-        grid, inverse = torch.unique(t, sorted=True, return_inverse=True)
+        grid, inverse = _merged_grid(t)
     else:
         grid = t
     if grid.dim() != 1 or len(grid) < 1 or (len(grid) > 1 and not bool((torch.diff(grid) > 0).all())):

@@ -41,5 +41,6 @@ from .train import load_checkpoint as load_checkpoint
 from .train import save_checkpoint as save_checkpoint
 from .train import simulate as simulate
 from . import circuits as circuits
+from . import diagnose as diagnose
 
 __version__ = "0.1.0"

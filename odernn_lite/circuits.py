@@ -28,10 +28,10 @@ __all__ = [
     "rlc_step_response",
 ]
 
-# Tolerances of the ODE solver. Against runs at rtol=1e-13, rtol=1e-11 keeps
-# the default nonlinear_rlc output (10,000 samples) within 1e-8 of its peak
-# value; rtol=1e-10 was 6e-8 off, as the saturating inductor amplifies the
-# local errors. The linear circuit is then exact to ~1e-12.
+# Tolerances of the ODE solver. Compared with runs at rtol=1e-13, rtol=1e-11
+# keeps the error of the default nonlinear_rlc output (10,000 samples) below
+# 1e-8 times its peak value; rtol=1e-10 gave 6e-8, as the saturating inductor
+# amplifies the local errors. The linear circuit is then exact to ~1e-12.
 _RTOL = 1e-11
 # v_C (V) is of the order of the input voltage and i_L (A) of that divided by
 # a few ohms, so an absolute tolerance of 1e-13 times the input scale only
@@ -340,6 +340,8 @@ def _series_rlc_dataset(
 
     rng = np.random.default_rng(seed)
     if u is None:
+        if not input_std >= 0:
+            raise ValueError(f"input_std must be >= 0, got {input_std!r}")
         u = filtered_noise(n, dt=dt, std=input_std, bandwidth=bandwidth, seed=rng)
     else:
         u = np.asarray(u, dtype=float)

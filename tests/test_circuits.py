@@ -132,6 +132,17 @@ def test_jitter_and_drop_together_keep_first_and_last_stamp():
     assert both["T"].iloc[-1] == jittered["T"].iloc[-1]
 
 
+@pytest.mark.parametrize("jitter", [1e-13, 0.5])
+def test_step_response_at_jittered_stamps(jitter):
+    # jitter=1e-13 puts stamps within a few ulp of grid points: pieces too
+    # short for the adaptive solver's step-size control.
+    V, n = 5.0, 400
+    df = linear_rlc(n, u=np.full(n, V), jitter=jitter, drop=0.1, seed=12)
+    assert np.all(np.diff(df["T"]) > 0)
+    expected = rlc_step_response(df["T"], V=V)
+    np.testing.assert_allclose(df["out"], expected, rtol=0, atol=1e-7 * V)
+
+
 @pytest.mark.parametrize("simulate", [linear_rlc, nonlinear_rlc])
 def test_output_at_irregular_stamps_matches_independent_solver(simulate):
     n = 120
@@ -208,6 +219,7 @@ def test_nonlinear_rlc_default_input_saturates_the_inductor():
         (lambda: linear_rlc(10, drop=1.0), "drop"),
         (lambda: linear_rlc(10, noise_std=-0.1), "noise_std"),
         (lambda: linear_rlc(10, bandwidth=1.5e6), "bandwidth"),
+        (lambda: nonlinear_rlc(10, input_std=-1.0), "input_std"),
         (lambda: filtered_noise(10, dt=DT, std=-1.0, bandwidth=1e5, seed=0), "std"),
         (lambda: filtered_noise(10, dt=DT, std=1.0, bandwidth=1e5, seed=0, order=0), "order"),
         (lambda: rlc_step_response([-1e-6, 0.0]), "t"),

@@ -269,8 +269,10 @@ def load_csv(
         raise ValueError(f"{where}: file not found") from None
     except UnicodeDecodeError as e:
         raise ValueError(f"{where}: not a text file ({e.reason})") from None
-    except csv.Error as e:
-        raise ValueError(f"{where}: not a valid CSV file ({e})") from None
+    except OSError as e:
+        raise ValueError(f"{where}: cannot be read ({e.strerror or e})") from None
+    except (csv.Error, TypeError) as e:
+        raise ValueError(f"{where}: not a valid CSV file with delimiter {delimiter!r} ({e})") from None
     # Blank lines carry no data; keep the true line numbers of the others for messages.
     numbered = [(i + 1, r) for i, r in enumerate(rows) if any(cell.strip() for cell in r)]
     if not numbered:

@@ -78,13 +78,17 @@ class Trainer:
         seed: seeds the trainer's own generator (window sampling); no global RNG is touched.
         logger: anything with ``add_scalar(tag, value, step)``, e.g. a TensorBoard ``SummaryWriter``.
         progress: show a progress bar.
+        anneal: if given, each :meth:`fit` call lowers the learning rate along a cosine from its
+            value at the start to ``anneal`` times that value at the end of the call's budget
+            (``iters`` or ``max_seconds``, whichever is nearer to its end).
     """
 
     def __init__(self, model: SequenceModel, *, optimizer="adam", lr: float = 1e-3, clip: float | None = None,
-                 seed: int = 0, logger=None, progress: bool = True):  # fmt: skip
+                 seed: int = 0, logger=None, progress: bool = True, anneal: float | None = None):  # fmt: skip
         self.model = model
         self.optimizer = _build_optimizer(optimizer, model, lr)
         self.clip = clip
+        self.anneal = anneal
         self.logger = logger
         self.progress = progress
         self.generator = torch.Generator().manual_seed(seed)
@@ -118,7 +122,13 @@ class Trainer:
         start = time.perf_counter()
         bar = tqdm(total=iters, disable=not self.progress, desc=type(self).__name__, leave=False)
         done = 0
+        base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         while (iters is None or done < iters) and (max_seconds is None or time.perf_counter() - start < max_seconds):
+            if self.anneal is not None:
+                progress = max(done / iters if iters else 0.0, (time.perf_counter() - start) / max_seconds if max_seconds else 0.0)
+                factor = self.anneal + (1 - self.anneal) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+                for group, base in zip(self.optimizer.param_groups, base_lrs):
+                    group["lr"] = base * factor
             good = copy.deepcopy((self.model.state_dict(), self.optimizer.state_dict(), self._state()))
             self.optimizer.zero_grad(set_to_none=True)
             try:
@@ -142,6 +152,7 @@ class Trainer:
             self.step += 1
             done += 1
             row = {"step": self.step, "loss": float(loss.detach()), "grad_norm": total, "nfe": nfe,
+                   "lr": self.optimizer.param_groups[0]["lr"],
                    "seconds": seconds0 + time.perf_counter() - start, **extra}  # fmt: skip
             row.update({f"grad/{k}": v for k, v in norms.items()})
             self.rows.append(row)
@@ -151,6 +162,9 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4g}")
         bar.close()
+        if self.anneal is not None:  # the next fit call starts from the original learning rate
+            for group, base in zip(self.optimizer.param_groups, base_lrs):
+                group["lr"] = base
         return self.history
 
     # --- state for checkpoints -------------------------------------------------------------------

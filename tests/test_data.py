@@ -169,3 +169,10 @@ def test_shared_rlc_file_loads():
     rec = ol.load_csv(path, time="time", input="V_IN", output="V_C")
     assert len(rec) == 10_000 and rec.is_regular
     assert rec.dt_median == pytest.approx(0.5e-6, rel=1e-6)
+
+
+def test_directory_and_bad_delimiter_argument(tmp_path, write):
+    with pytest.raises(ValueError, match="cannot be read"):
+        ol.load_csv(tmp_path)
+    with pytest.raises(ValueError, match="not a valid CSV file with delimiter ';;'"):
+        ol.load_csv(write(GOOD), delimiter=";;")

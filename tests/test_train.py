@@ -185,3 +185,12 @@ def test_unknown_names_list_the_valid_ones():
         ol.ODEModel("lstm")
     with pytest.raises(ValueError, match="valid optimizers"):
         ol.MultipleShootingTrainer(ol.ODEModel("ctrnn", 2), optimizer="lbfgs2")
+
+
+def test_anneal_lowers_the_learning_rate_along_a_cosine():
+    record = rlc_record(300)
+    trainer = ol.MultipleShootingTrainer(small_model(record), window=10, batch_size=4, lr=1e-2, anneal=0.1, progress=False)
+    lr = trainer.fit(record, iters=10)["lr"].to_numpy()
+    assert lr[0] == pytest.approx(1e-2) and (np.diff(lr) < 0).all()
+    assert lr[-1] == pytest.approx(1e-2 * (0.1 + 0.9 * 0.5 * (1 + math.cos(0.9 * math.pi))))
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2)  # restored for the next fit call

@@ -78,3 +78,16 @@ def test_float64_time_resolves_small_steps_far_from_zero():
     u = torch.tensor([0.0, 1.0, 2.0])[None, :, None]
     out = Interpolation(t, u, kind="linear")(torch.tensor(5e5 + 0.25, dtype=torch.float64))
     torch.testing.assert_close(out, torch.tensor([[0.5]]))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_shared_knots_fast_path_matches_per_row_knots(kind):
+    # rows equal up to rounding take the shared-grid path; a tiny real difference takes the general one
+    t = _irregular_knots()
+    u = torch.randn(3, len(t), 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    shared = Interpolation(t.expand(3, -1) + torch.tensor([[0.0], [1e-13], [-1e-13]], dtype=torch.float64), u, kind=kind)
+    general = Interpolation(t.expand(3, -1) + torch.tensor([[0.0], [1e-6], [-1e-6]], dtype=torch.float64), u, kind=kind)
+    assert shared.grid is not None and general.grid is None
+    tq = torch.linspace(float(t[0]) - 1, float(t[-1]) + 1, 97, dtype=torch.float64)
+    torch.testing.assert_close(shared(tq), general(tq), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(shared(tq[40]), general(tq[40]), rtol=1e-4, atol=1e-5)

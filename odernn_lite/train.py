@@ -364,7 +364,7 @@ class Simulation:
         return {"rmse": rmse(y, p), "nrmse": nrmse(y, p), "fit": fit(y, p), "r2": r2(y, p)}
 
     def to_dataframe(self) -> pd.DataFrame:
-        """Time column, ``<name>_pred`` and the measured ``<name>``."""
+        """Time column (in seconds, as the record holds it), ``<name>_pred`` and the measured ``<name>``."""
         cols = {self.time_name: self.t.numpy()}
         for j, name in enumerate(self.names):
             cols[f"{name}_pred"] = self.y_pred[:, j].numpy()

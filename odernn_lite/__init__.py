@@ -42,5 +42,6 @@ from .train import save_checkpoint as save_checkpoint
 from .train import simulate as simulate
 from . import circuits as circuits
 from . import diagnose as diagnose
+from . import forum as forum
 
 __version__ = "0.1.0"

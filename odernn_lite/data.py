@@ -105,6 +105,10 @@ class Record:
             raise TypeError("a Record can only be sliced with a contiguous slice, e.g. record[100:200]")
         return dataclasses.replace(self, t=self.t[index], u=self.u[index], y=self.y[index])
 
+    def to(self, device: torch.device | str) -> Record:
+        """The same record with its tensors on ``device`` (time stays float64)."""
+        return dataclasses.replace(self, t=self.t.to(device), u=self.u.to(device), y=self.y.to(device))
+
     # --- sampling -------------------------------------------------------------------------------
     @property
     def dt(self) -> torch.Tensor:

@@ -70,11 +70,25 @@ class ForumRNNField(Field):
     The RNN's *new state* is used as a *rate*: nothing pulls ``h`` back, so ``h`` drifts at a speed
     up to 1 per time unit, and ``y`` is the time integral of a readout. On the forum ``u`` was the
     first sample of each chunk, held for the whole solve; pass a tensor to :meth:`set_input` for that.
+
+    Two keyword-only switches turn the fixes of chapter 3 on (the defaults are the post):
+
+    Args:
+        hidden_size: size of ``h``.
+        input_size: channels of ``u``.
+        decay: ``dh/dt = h' − h`` instead of ``h'``: every unit relaxes towards the RNN's output
+            with unit time constant, so ``h`` stays in ``(−1, 1)`` (a continuous-time RNN).
+        output: ``"rate"`` (posted: ``dy/dt = W_o h' + b_o`` with the tuple state ``(y, h)``) or
+            ``"readout"`` (``y = W_o h + b_o``; the state is ``h`` alone, any shape ending in
+            ``hidden``, e.g. ``(batch, hidden)`` or the posted ``(1, batch, hidden)``).
     """
 
-    def __init__(self, hidden_size: int = 10, input_size: int = 1):
+    def __init__(self, hidden_size: int = 10, input_size: int = 1, *, decay: bool = False, output: str = "rate"):
         super().__init__()
+        if output not in ("rate", "readout"):
+            raise ValueError(f"unknown output {output!r}; valid outputs are ['rate', 'readout']")
         self.state_size, self.input_size, self.output_size = hidden_size, input_size, 1
+        self.decay, self.output_kind = decay, output
         self.rnn = nn.RNN(input_size, hidden_size, batch_first=True)
         self.dense = nn.Linear(hidden_size, 1)
 
@@ -82,14 +96,22 @@ class ForumRNNField(Field):
         """The forum's name for holding the input ``x0`` (shape ``(batch, 1, input_size)``) constant."""
         self.set_input(x0.reshape(x0.shape[0], -1))
 
+    def activation(self, t, h: torch.Tensor) -> torch.Tensor:
+        """The RNN's output ``h' = tanh(W_ih u(t) + b_ih + W_hh h + b_hh)``, shaped like ``h``."""
+        h3 = h.reshape(1, -1, self.state_size)
+        x = self.input_at(t).reshape(h3.shape[1], 1, self.input_size)
+        return self.rnn(x, h3)[1].reshape(h.shape)
+
     def forward(self, t, state):
-        y0, h0 = state
-        x = self.input_at(t).reshape(h0.shape[1], 1, self.input_size)
-        ht, hn = self.rnn(x, h0)
-        return self.dense(ht), hn
+        h = state if self.output_kind == "readout" else state[1]
+        hn = self.activation(t, h)
+        dh = hn - h if self.decay else hn
+        if self.output_kind == "readout":
+            return dh
+        return self.dense(hn.reshape(-1, 1, self.state_size)), dh
 
     def readout(self, state):
-        return state[0]
+        return self.dense(state) if self.output_kind == "readout" else state[0]
 
 
 class CTRNNField(Field):

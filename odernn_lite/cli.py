@@ -66,6 +66,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _anneal_factor(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
 def _delimiter(text: str) -> str:
     value = {"\\t": "\t", "tab": "\t", "TAB": "\t", "space": " "}.get(text, text)
     if len(value) != 1:
@@ -141,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"simulated samples per training window (default: {DEFAULT_WINDOW}, shorter if the training part is too short)")  # fmt: skip
     g.add_argument("--batch-size", type=_int_at_least(1), default=128, metavar="B", help="windows per update (default: 128)")
     g.add_argument("--lr", type=_positive_float, default=1e-2, metavar="LR", help="Adam learning rate (default: 1e-2)")
+    g.add_argument("--anneal", type=_anneal_factor, default=0.05, metavar="F",
+                   help="lower the learning rate along a cosine to F times its start value by the end of the budget "
+                        "(default: 0.05; 1 keeps it constant)")  # fmt: skip
     g.add_argument("--seed", type=int, default=0, metavar="N", help="random seed of the weights and the windows (default: 0)")
 
     p = sub.add_parser("simulate", parents=[_column_options(from_checkpoint=True), debug],
@@ -302,11 +312,11 @@ def _cmd_fit(args) -> int:
         f"model: {args.model}, state size {args.state_size}, encoder window {n_enc}, {n_params} parameters, on {device}",
         f"time unit: {float(model.time_scale):.6g} s (the median sample period)",
         f"window: {window} samples ({why})",
-        f"training: batch size {args.batch_size}, lr {args.lr:g}, seed {args.seed}, {budget}",
+        f"training: batch size {args.batch_size}, lr {args.lr:g} annealed to {args.anneal:g}x, seed {args.seed}, {budget}",
     )
 
     trainer = MultipleShootingTrainer(model, window=window, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                                      clip=10.0, progress=sys.stderr.isatty())  # fmt: skip
+                                      clip=10.0, anneal=args.anneal, progress=sys.stderr.isatty())  # fmt: skip
     start = time.perf_counter()
     history = trainer.fit(train, iters=args.iters, max_seconds=args.max_seconds)
     seconds = time.perf_counter() - start

@@ -229,6 +229,7 @@ def test_unknown_option_is_a_usage_error(cli, args):
     (["--val-fraction", "1.5"], "--val-fraction: must be strictly between 0 and 1"),
     (["--window", "1"], "--window: must be at least 2"),
     (["--lr", "nan"], "--lr: must be a positive finite number"),
+    (["--anneal", "2"], "--anneal: must be in (0, 1], got 2"),
 ])  # fmt: skip
 def test_bad_fit_options_are_usage_errors(cli, args, message):
     res = cli("fit", "rlc.csv", "--out", "m.pt", *args)

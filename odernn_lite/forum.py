@@ -29,7 +29,7 @@ from .fields import ForumRNNField
 from .inputs import Interpolation
 from .solve import solve
 
-__all__ = ["ForumDesign", "ForumRun", "train_forum", "forum_pass", "FIXES"]
+__all__ = ["ForumDesign", "ForumRun", "train_forum", "forum_pass"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,17 +56,6 @@ class ForumDesign:
     standardize: bool = False
 
 
-#: The fixes by name, each as the change it makes to :class:`ForumDesign` (``time_scale`` in
-#: sample periods is set per record by :func:`train_forum`'s caller: ``1 / record.dt_median``).
-FIXES = {
-    "zero_grad": {"zero_grad": True},
-    "decay": {"decay": True},
-    "readout": {"readout": True},
-    "interpolate": {"interpolate": True},
-    "standardize": {"standardize": True},
-}
-
-
 @dataclasses.dataclass
 class ForumRun:
     """What :func:`train_forum` returns.
@@ -91,17 +80,20 @@ class ForumRun:
 
 
 def _chunks(record: Record, n_chunks: int, design: ForumDesign):
-    """``t (n_chunks, L)`` in the design's time unit, ``u, y (n_chunks, L, 1)``, and the output
-    scale that turns the trained units back into volts."""
+    """``t (n_chunks, L)`` in the design's time unit, ``u, y (n_chunks, L, 1)`` in the units
+    trained on, and the variance of that ``y`` (the normaliser of ``nmse``)."""
     n = len(record)
+    if record.u.shape[1] != 1 or record.y.shape[1] != 1:
+        raise ValueError(f"{record.source}: the forum design takes one input and one output column, got "
+                         f"inputs {list(record.input_names)} and outputs {list(record.output_names)}")  # fmt: skip
     if n % n_chunks:
         raise ValueError(f"{record.source}: {n} samples do not split into {n_chunks} equal chunks "
                          f"(the post's reshape needs a multiple; {n % n_chunks} samples would be left over)")  # fmt: skip
-    u, y = record.u[:, :1], record.y[:, :1]
+    u, y = record.u, record.y
     y_var = float(y.var(unbiased=False))
     if design.standardize:
         s = record.stats()
-        u, y = s.scale_u(record.u)[:, :1], s.scale_y(record.y)[:, :1]
+        u, y = s.scale_u(record.u), s.scale_y(record.y)
         y_var = float(y.var(unbiased=False))
     t = record.t * (record.time_scale * design.time_scale)
     return t.reshape(n_chunks, -1), u.reshape(n_chunks, -1, 1), y.reshape(n_chunks, -1, 1), y_var

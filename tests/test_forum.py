@@ -119,5 +119,8 @@ def test_bad_arguments_are_named(record):
         train_forum(record, n_chunks=30, progress=False)
     with pytest.raises(ValueError, match="unknown optimizer"):
         train_forum(record, optimizer="lbfgs", progress=False)
+    two_inputs = ol.from_dataframe(ol.circuits.linear_rlc(N, seed=0).assign(in2=0.0), input=["in", "in2"])
+    with pytest.raises(ValueError, match=r"one input and one output column, got inputs \['in', 'in2'\]"):
+        train_forum(two_inputs, n_chunks=CHUNKS, progress=False)
     with pytest.raises(ValueError, match="unknown output"):
         ol.ForumRNNField(4, output="integral")

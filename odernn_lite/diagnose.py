@@ -6,7 +6,8 @@ helpers draw them and return a matplotlib Figure.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import pandas as pd
 import torch
@@ -21,6 +22,7 @@ __all__ = [
     "state_magnitude",
     "nfe_per_unit_time",
     "jacobian_eigenvalues",
+    "saved_tensor_bytes",
     "plot_history",
     "plot_gradient_vs_horizon",
     "plot_simulation",
@@ -124,6 +126,39 @@ def jacobian_eigenvalues(field: nn.Module, states: torch.Tensor, t: torch.Tensor
         J = torch.autograd.functional.jacobian(lambda h: field(tk, h[None])[0], hk.detach())
         eig.append(torch.linalg.eigvals(J))
     return torch.stack(eig)
+
+
+@contextlib.contextmanager
+def saved_tensor_bytes() -> Iterator[dict]:
+    """Measure the memory autograd keeps for the backward pass of the code inside the block.
+
+    Every tensor saved for backward (by an operation, or by ``ctx.save_for_backward`` in a custom
+    function such as torchdiffeq's adjoint) is counted once per storage, so a weight saved by many
+    operations counts once. This is the memory that direct backpropagation through a solver grows
+    with the number of steps, measured on any device, CPU included.
+
+    Yields:
+        a dict whose ``"bytes"`` and ``"tensors"`` entries are filled in as the block runs.
+
+    Example:
+        >>> with saved_tensor_bytes() as saved:
+        ...     loss = model(x).pow(2).mean()
+        >>> saved["bytes"]
+    """
+    seen: set[tuple[int, int]] = set()
+    box = {"bytes": 0, "tensors": 0}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        key = (storage.data_ptr(), storage.nbytes())
+        if key not in seen:
+            seen.add(key)
+            box["bytes"] += storage.nbytes()
+            box["tensors"] += 1
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        yield box
 
 
 # --- plots --------------------------------------------------------------------------------------

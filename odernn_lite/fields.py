@@ -76,6 +76,7 @@ class ForumRNNField(Field):
     Args:
         hidden_size: size of ``h``.
         input_size: channels of ``u``.
+        output_size: channels of ``y`` (1 for the posted ``"rate"`` output).
         decay: ``dh/dt = h' − h`` instead of ``h'``: every unit relaxes towards the RNN's output
             with unit time constant, so ``h`` stays in ``(−1, 1)`` (a continuous-time RNN).
         output: ``"rate"`` (posted: ``dy/dt = W_o h' + b_o`` with the tuple state ``(y, h)``) or
@@ -83,14 +84,17 @@ class ForumRNNField(Field):
             ``hidden``, e.g. ``(batch, hidden)`` or the posted ``(1, batch, hidden)``).
     """
 
-    def __init__(self, hidden_size: int = 10, input_size: int = 1, *, decay: bool = False, output: str = "rate"):
+    def __init__(self, hidden_size: int = 10, input_size: int = 1, output_size: int = 1, *, decay: bool = False,
+                 output: str = "rate"):  # fmt: skip
         super().__init__()
         if output not in ("rate", "readout"):
             raise ValueError(f"unknown output {output!r}; valid outputs are ['rate', 'readout']")
-        self.state_size, self.input_size, self.output_size = hidden_size, input_size, 1
+        if output == "rate" and output_size != 1:
+            raise ValueError(f"the posted rate output integrates one output channel, got output_size={output_size}")
+        self.state_size, self.input_size, self.output_size = hidden_size, input_size, output_size
         self.decay, self.output_kind = decay, output
         self.rnn = nn.RNN(input_size, hidden_size, batch_first=True)
-        self.dense = nn.Linear(hidden_size, 1)
+        self.dense = nn.Linear(hidden_size, output_size)
 
     def get_new_observation(self, x0: torch.Tensor) -> None:
         """The forum's name for holding the input ``x0`` (shape ``(batch, 1, input_size)``) constant."""
@@ -220,8 +224,15 @@ class LinearStateSpace(NeuralStateSpace):
         super().__init__(state_size, input_size, output_size, hidden=0, a_init=a_init)
 
 
-#: Fields by the names used on the command line.
+def _forum_readout(state_size: int, input_size: int = 1, output_size: int = 1, **kwargs) -> ForumRNNField:
+    """The posted field with its output read from the state, so that it fits :class:`ODEModel`."""
+    return ForumRNNField(state_size, input_size, output_size, output="readout", **kwargs)
+
+
+#: Fields by name, as :class:`~odernn_lite.models.ODEModel` takes them (the command line offers all
+#: but ``forum``, the posted ``dh/dt = h'`` with a readout ``y = C h + d``, kept for comparisons).
 FIELDS = {
+    "forum": _forum_readout,
     "neural-ss": NeuralStateSpace,
     "linear": LinearStateSpace,
     "ctrnn": CTRNNField,

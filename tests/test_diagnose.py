@@ -56,3 +56,21 @@ def test_gradient_norms_table_and_plots():
     for fig in (diagnose.plot_history(history), diagnose.plot_simulation(sim), diagnose.plot_gradient_vs_horizon(table),
                 diagnose.plot_eigenvalues(torch.randn(4, 2, dtype=torch.complex64))):
         assert len(fig.axes) >= 1
+
+
+def test_saved_tensor_bytes_grows_with_steps_for_direct_backprop_only():
+    torch.manual_seed(0)
+    field = ol.NeuralStateSpace(4, hidden=16, mlp_init_std=0.3)
+    kept = {}
+    for steps in (20, 80):
+        t = torch.arange(steps + 1, dtype=torch.float64)
+        field.set_input(ol.interpolate(t, torch.randn(2, steps + 1, 1)))
+        for adjoint in (False, True):
+            with ol.diagnose.saved_tensor_bytes() as saved:
+                ol.solve(field, torch.zeros(2, 4), t, method="rk4", adjoint=adjoint).states.sum()
+            kept[(steps, adjoint)] = saved["bytes"]
+    assert kept[(80, False)] > 3.5 * kept[(20, False)]  # linear in the number of steps
+    assert kept[(80, False)] > 10 * kept[(80, True)]  # the adjoint keeps only the trajectory
+    with ol.diagnose.saved_tensor_bytes() as saved:
+        torch.ones(3).sum()
+    assert saved == {"bytes": 0, "tensors": 0}  # nothing requires grad: nothing saved

@@ -27,7 +27,7 @@ def test_forum_field_state_drifts_past_the_tanh_range():
     assert sol.states[1].abs().max() > 5  # |h| grows without bound, well outside tanh's (-1, 1)
 
 
-@pytest.mark.parametrize("name", ["ctrnn", "gruode", "neural-ss", "linear"])
+@pytest.mark.parametrize("name", ["forum", "ctrnn", "gruode", "neural-ss", "linear"])
 def test_fields_shapes_and_readout(name):
     torch.manual_seed(0)
     field = ol.FIELDS[name](6, 2, 3)

@@ -127,8 +127,12 @@ class ODEModel(SequenceModel):
         encoder_hidden: width of the encoder.
         interp: interpolation kind of the input.
         method, step_size, rtol, atol, adjoint: passed to :func:`~odernn_lite.solve.solve`.
-            The default, ``rk4`` with one step per sample period, is accurate for fields whose
-            time constants are several sample periods long, and its cost is fixed.
+            The default, ``rk4`` with steps of at most one sample period of the training record
+            (``step_size=1.0`` in model units), is accurate for fields whose time constants are
+            several sample periods long, and its cost is fixed. Records sampled more coarsely or
+            with gaps are still solved in steps of one training sample period, so the solver stays
+            as accurate and as stable as in training (chapter 9); ``step_size=None`` takes one step
+            per gap between samples instead.
         field_kwargs: extra keyword arguments of the field (e.g. ``hidden`` for ``neural-ss``).
     """
 
@@ -143,7 +147,7 @@ class ODEModel(SequenceModel):
         encoder_hidden: int = 64,
         interp: str = "linear",
         method: str = "rk4",
-        step_size: float | None = None,
+        step_size: float | None = 1.0,
         rtol: float = 1e-4,
         atol: float = 1e-6,
         adjoint: bool = False,

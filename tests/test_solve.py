@@ -84,7 +84,7 @@ def test_nfe_counts_forward_and_adjoint_backward():
     f = Decay()
     t = torch.linspace(0, 1, 5)
     sol = ol.solve(f, torch.ones(1, 1), t, method="rk4", step_size=0.1)
-    assert sol.nfe == 4 * 10 == len(calls)  # rk4: 4 evaluations per step, 10 steps
+    assert sol.nfe == 4 * 12 == len(calls)  # rk4: 4 evaluations per step; 4 gaps of 0.25, 3 steps each
     sol.states.sum().backward()
     assert sol.nfe_backward == 0  # direct backprop re-uses the graph
     calls.clear()
@@ -154,3 +154,20 @@ def test_float32_states_keep_their_dtype():
     sol = ol.solve(Linear(torch.tensor([[-1.0]])), torch.ones(1, 1), torch.linspace(0, 1, 3, dtype=torch.float64))
     assert sol.states.dtype == torch.float32
     assert math.isclose(float(sol.states[0, -1, 0]), math.exp(-1), rel_tol=1e-3)
+
+
+def test_step_size_is_the_largest_step_and_outputs_are_exact_solver_points():
+    class Decay(nn.Module):
+        def forward(self, t, h):
+            return -h
+
+    t = torch.tensor([0.0, 0.3, 2.3, 2.4, 6.0], dtype=torch.float64)
+    sol = ol.solve(Decay(), torch.ones(1, 1, dtype=torch.float64), t, method="rk4", step_size=0.5)
+    assert sol.nfe == 4 * (1 + 4 + 1 + 8)  # gaps 0.3, 2.0, 0.1, 3.6 -> 1, 4, 1, 8 steps
+    torch.testing.assert_close(sol.states[0, :, 0], torch.exp(-t), rtol=5e-3, atol=0)  # one rk4 step over 3.6 would be off by 100x
+    # split at an output time, the two halves take the same steps as the whole
+    first = ol.solve(Decay(), torch.ones(1, 1, dtype=torch.float64), t[:3], method="rk4", step_size=0.5)
+    second = ol.solve(Decay(), first.states[:, -1], t[2:], method="rk4", step_size=0.5)
+    torch.testing.assert_close(torch.cat([first.states, second.states[:, 1:]], 1), sol.states, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="step_size must be positive"):
+        ol.solve(Decay(), torch.ones(1, 1), t, method="rk4", step_size=0.0)

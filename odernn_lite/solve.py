@@ -112,7 +112,7 @@ def _max_step_grid(step_size: float):
 
     def construct(func, y0, t):
         gaps = torch.diff(t)
-        n = torch.ceil(gaps / step_size - 1e-6).clamp(min=1).long()  # steps per gap
+        n = torch.ceil(gaps.abs() / step_size - 1e-6).clamp(min=1).long()  # steps per gap (t may decrease: adjoint)
         gap_of = torch.repeat_interleave(torch.arange(len(gaps), device=t.device), n)
         k = torch.arange(1, int(n.sum()) + 1, device=t.device) - torch.repeat_interleave(torch.cumsum(n, 0) - n, n)
         grid = t[gap_of] + gaps[gap_of] * (k / n[gap_of]).to(t.dtype)

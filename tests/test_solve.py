@@ -171,3 +171,23 @@ def test_step_size_is_the_largest_step_and_outputs_are_exact_solver_points():
     torch.testing.assert_close(torch.cat([first.states, second.states[:, 1:]], 1), sol.states, rtol=1e-12, atol=0)
     with pytest.raises(ValueError, match="step_size must be positive"):
         ol.solve(Decay(), torch.ones(1, 1), t, method="rk4", step_size=0.0)
+
+
+def test_adjoint_backward_solve_takes_the_same_largest_step():
+    class Decay(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.k = nn.Parameter(torch.tensor(0.5, dtype=torch.float64))
+
+        def forward(self, t, h):
+            return -self.k * h
+
+    t = torch.arange(5, dtype=torch.float64)
+    f = Decay()
+    sol = ol.solve(f, torch.ones(1, 1, dtype=torch.float64), t, method="rk4", step_size=0.25, adjoint=True)
+    sol.states.sum().backward()
+    assert sol.nfe == 4 * 16 and sol.nfe_backward == 4 * 16  # 4 gaps x 4 steps, forwards and backwards
+    adjoint_grad = f.k.grad.clone()
+    f.k.grad = None
+    ol.solve(f, torch.ones(1, 1, dtype=torch.float64), t, method="rk4", step_size=0.25).states.sum().backward()
+    assert float(abs(adjoint_grad - f.k.grad)) < 1e-5 * float(abs(f.k.grad))

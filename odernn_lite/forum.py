@@ -28,6 +28,7 @@ from .diagnose import saturated_fraction
 from .fields import ForumRNNField
 from .inputs import Interpolation
 from .solve import solve
+from .train import grad_norms
 
 __all__ = ["ForumDesign", "ForumRun", "train_forum", "forum_pass"]
 
@@ -89,14 +90,10 @@ def _chunks(record: Record, n_chunks: int, design: ForumDesign):
     if n % n_chunks:
         raise ValueError(f"{record.source}: {n} samples do not split into {n_chunks} equal chunks "
                          f"(the post's reshape needs a multiple; {n % n_chunks} samples would be left over)")  # fmt: skip
-    u, y = record.u, record.y
-    y_var = float(y.var(unbiased=False))
-    if design.standardize:
-        s = record.stats()
-        u, y = s.scale_u(record.u), s.scale_y(record.y)
-        y_var = float(y.var(unbiased=False))
-    t = record.t * (record.time_scale * design.time_scale)
-    return t.reshape(n_chunks, -1), u.reshape(n_chunks, -1, 1), y.reshape(n_chunks, -1, 1), y_var
+    rec = record.standardized() if design.standardize else record
+    t = rec.t * (rec.time_scale * design.time_scale)
+    y_var = float(rec.y.var(unbiased=False))
+    return t.reshape(n_chunks, -1), rec.u.reshape(n_chunks, -1, 1), rec.y.reshape(n_chunks, -1, 1), y_var
 
 
 def _solve_chunk(field: ForumRNNField, design: ForumDesign, t, u, y, h, **solver):
@@ -198,7 +195,7 @@ def train_forum(
             pred, hs, calls = _solve_chunk(field, design, t[j], u[j], y[j], h.detach(), method=method, rtol=rtol, atol=atol)
             loss = torch.mean((pred - y[j, :, 0]) ** 2)
             loss.backward()
-            norms.append(math.sqrt(sum(float(p.grad.norm()) ** 2 for p in field.parameters() if p.grad is not None)))
+            norms.append(math.sqrt(sum(v * v for v in grad_norms(field).values())))
             opt.step()
             tot_loss += float(loss.detach())
             nmse += float(loss.detach()) / y_var / n_chunks

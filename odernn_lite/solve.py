@@ -32,7 +32,6 @@ one step per gap. Adaptive methods take ``rtol``/``atol``.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 from torch import nn

@@ -23,14 +23,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .data import Record
+from .data import Record, Stats
 from .diagnose import saturated_fraction
 from .fields import ForumRNNField
 from .inputs import Interpolation
 from .solve import solve
 from .train import grad_norms
 
-__all__ = ["ForumDesign", "ForumRun", "train_forum", "forum_pass"]
+__all__ = ["ForumDesign", "ForumRun", "train_forum", "forum_pass", "free_run"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,12 +72,22 @@ class ForumRun:
         design: the design trained.
         persistence_nmse: the ``nmse`` of predicting ``y0`` for the whole chunk (what a model that
             learns nothing scores when it is handed ``y0``).
+        stats: the training record's standardisation (``None`` unless ``design.standardize``).
+        chunk: samples per chunk.
+        solver: the solver options trained with.
     """
 
     history: pd.DataFrame
     field: ForumRNNField
     design: ForumDesign
     persistence_nmse: float
+    stats: Stats | None = None
+    chunk: int = 10
+    solver: dict = dataclasses.field(default_factory=dict)
+
+    def simulate(self, record: Record) -> torch.Tensor:
+        """Free-run the trained design over another record; see :func:`free_run`."""
+        return free_run(self.field, record, self.design, chunk=self.chunk, stats=self.stats, **self.solver)
 
 
 def _chunks(record: Record, n_chunks: int, design: ForumDesign):
@@ -91,6 +101,8 @@ def _chunks(record: Record, n_chunks: int, design: ForumDesign):
         raise ValueError(f"{record.source}: {n} samples do not split into {n_chunks} equal chunks "
                          f"(the post's reshape needs a multiple; {n % n_chunks} samples would be left over)")  # fmt: skip
     rec = record.standardized() if design.standardize else record
+    if design.time_scale <= 0:
+        raise ValueError(f"time_scale must be positive (time units per second), got {design.time_scale}")
     t = rec.t * (rec.time_scale * design.time_scale)
     y_var = float(rec.y.var(unbiased=False))
     return t.reshape(n_chunks, -1), rec.u.reshape(n_chunks, -1, 1), rec.y.reshape(n_chunks, -1, 1), y_var
@@ -209,4 +221,58 @@ def train_forum(
                      "seconds": time.perf_counter() - start})  # fmt: skip
         if max_seconds is not None and time.perf_counter() - start > max_seconds:
             break
-    return ForumRun(history=pd.DataFrame(rows), field=field, design=design, persistence_nmse=persistence)
+    return ForumRun(history=pd.DataFrame(rows), field=field, design=design, persistence_nmse=persistence,
+                    stats=record.stats() if design.standardize else None, chunk=len(record) // n_chunks,
+                    solver=dict(method=method, rtol=rtol, atol=atol))  # fmt: skip
+
+
+@torch.no_grad()
+def free_run(field: ForumRNNField, record: Record, design: ForumDesign = ForumDesign(), *, chunk: int = 10,
+             stats: Stats | None = None, method: str = "dopri5", rtol: float = 1e-7, atol: float = 1e-9) -> torch.Tensor:  # fmt: skip
+    """Simulate ``record`` from its input alone with a field trained by :func:`train_forum`.
+
+    The record is cut into chunks of ``chunk`` samples and the input is handled as in training
+    (each chunk's first sample held, or interpolated over the chunk), but nothing is reset: the
+    state, and with the posted ``dy/dt`` output also ``y``, is carried from chunk to chunk, and each
+    solve runs on to the next chunk's first sample (training skips that last sample period). The
+    posted output starts from the measured ``y`` of the first sample, the only measurement used;
+    a readout design starts from ``h = 0``.
+
+    Args:
+        field: the trained field.
+        record: a raw record with one input and one output (any length ≥ 2).
+        design: the design it was trained with.
+        chunk: samples per chunk, as in training.
+        stats: the *training* record's standardisation when ``design.standardize``.
+        method, rtol, atol: the solver, as in training.
+
+    Returns:
+        The simulated output ``(len(record), 1)`` in the record's units.
+    """
+    if design.standardize and stats is None:
+        raise ValueError("a standardised design needs the training record's stats (ForumRun.stats)")
+    if record.u.shape[1] != 1 or record.y.shape[1] != 1:
+        raise ValueError(f"{record.source}: the forum design takes one input and one output column")
+    rec = record.standardized(stats) if design.standardize else record
+    t = rec.t * (rec.time_scale * design.time_scale)
+    u, y, n = rec.u, rec.y, len(rec)
+    hidden = field.state_size
+    h = torch.zeros(1, hidden, device=t.device) if design.readout else torch.zeros(1, 1, hidden, device=t.device)
+    y_run = y[:1].view(1, 1, 1)
+    preds = []
+    for s in range(0, n - 1, chunk):
+        e = min(s + chunk, n - 1)                      # solve t[s..e]; e is the next chunk's first sample
+        ts = t[s : e + 1]
+        if design.interpolate:
+            field.set_input(Interpolation(ts, u[None, s : e + 1], kind="linear"))
+        else:
+            field.set_input(u[None, s : s + 1])
+        if design.readout:
+            hs = solve(field, h, ts, method=method, rtol=rtol, atol=atol).states[0]  # (L, hidden)
+            p, h = field.readout(hs).reshape(-1), hs[-1:]
+        else:
+            ys, hs = solve(field, (y_run, h), ts, method=method, rtol=rtol, atol=atol).states
+            p, y_run, h = ys.reshape(-1), ys[-1], hs[-1]
+        preds.append(p if not preds else p[1:])
+    out = torch.cat(preds)[:, None]
+    return stats.unscale_y(out) if design.standardize else out

@@ -6,7 +6,7 @@ from torch import nn
 from torchdiffeq import odeint
 
 import odernn_lite as ol
-from odernn_lite.forum import ForumDesign, forum_pass, train_forum
+from odernn_lite.forum import ForumDesign, forum_pass, free_run, train_forum
 
 N, CHUNKS, HIDDEN = 200, 20, 10
 
@@ -124,3 +124,37 @@ def test_bad_arguments_are_named(record):
         train_forum(two_inputs, n_chunks=CHUNKS, progress=False)
     with pytest.raises(ValueError, match="unknown output"):
         ol.ForumRNNField(4, output="integral")
+
+
+@pytest.fixture(scope="module")
+def short():
+    return ol.from_dataframe(ol.circuits.linear_rlc(60, input_std=2.0, seed=0))
+
+
+@pytest.mark.parametrize("readout", [False, True])
+def test_free_run_of_one_chunk_is_the_training_pass(short, readout):
+    """With the whole record as one chunk, the free run and the training pass solve the same problem."""
+    design = ForumDesign(decay=True, readout=readout, interpolate=True)
+    run = train_forum(short, design, iters=1, n_chunks=6, hidden_size=HIDDEN, seed=0, progress=False)
+    one_chunk = forum_pass(run.field, short, design, n_chunks=1)
+    free = free_run(run.field, short, design, chunk=60)
+    assert free.shape == (60, 1)
+    torch.testing.assert_close(free[:, 0], torch.tensor(one_chunk.y_pred.to_numpy()), rtol=1e-5, atol=1e-6)
+
+
+def test_free_run_carries_the_state_and_uses_no_measurement_after_the_first(short):
+    run = train_forum(short, ForumDesign(decay=True), iters=1, n_chunks=6, hidden_size=HIDDEN, progress=False)
+    free = run.simulate(short)
+    changed = ol.Record(short.t, short.u, short.y * 0 + short.y[:1], source="y held at y[0]")
+    torch.testing.assert_close(run.simulate(changed), free)  # only y[0] is read
+    assert not torch.allclose(free[:, 0], torch.tensor(forum_pass(run.field, short, run.design, n_chunks=6).y_pred.to_numpy()))
+
+
+def test_free_run_of_a_standardised_design_is_in_the_records_units():
+    rec = ol.from_dataframe(ol.circuits.linear_rlc(60, input_std=2.0, seed=0))
+    scaled = ol.Record(rec.t, rec.u * 10, rec.y * 10, source="volts x 10")
+    design = ForumDesign(decay=True, readout=True, standardize=True)
+    runs = [train_forum(r, design, iters=1, n_chunks=6, progress=False) for r in (rec, scaled)]
+    torch.testing.assert_close(runs[1].simulate(scaled), 10 * runs[0].simulate(rec), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="training record's stats"):
+        free_run(runs[0].field, rec, design)

@@ -9,7 +9,7 @@ samples, seed 0), free-runs a held-out record (2000 samples, seed 1), and writes
 * ``benchmarks/results/ablation_final.pt``: the final model's checkpoint (with its training
   history), which chapter 7 loads.
 
-    python benchmarks/ablation.py                    # 2000 updates per step: about 45 min on 2 cores
+    python benchmarks/ablation.py                    # 2000 updates per step: about 35 min on 2 cores
     python -c "import benchmarks.ablation as b; b.main(updates=100)"
 """
 

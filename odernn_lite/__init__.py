@@ -40,7 +40,9 @@ from .train import TrainingDiverged as TrainingDiverged
 from .train import load_checkpoint as load_checkpoint
 from .train import save_checkpoint as save_checkpoint
 from .train import simulate as simulate
+from . import ablation as ablation
 from . import circuits as circuits
+from . import datasets as datasets
 from . import diagnose as diagnose
 from . import forum as forum
 

@@ -90,27 +90,34 @@ class ForumRun:
         return free_run(self.field, record, self.design, chunk=self.chunk, stats=self.stats, **self.solver)
 
 
+def _design_units(record: Record, design: ForumDesign, stats: Stats | None = None):
+    """``t (n,)`` in the design's time unit and ``u, y (n, 1)`` in the units it trains on
+    (standardised with ``stats``, default the record's own, when ``design.standardize``)."""
+    if record.u.shape[1] != 1 or record.y.shape[1] != 1:
+        raise ValueError(f"{record.source}: the forum design takes one input and one output column, got "
+                         f"inputs {list(record.input_names)} and outputs {list(record.output_names)}")  # fmt: skip
+    if design.time_scale <= 0:
+        raise ValueError(f"time_scale must be positive (time units per second), got {design.time_scale}")
+    rec = record.standardized(stats) if design.standardize else record
+    return rec.t * (rec.time_scale * design.time_scale), rec.u, rec.y
+
+
 def _chunks(record: Record, n_chunks: int, design: ForumDesign):
     """``t (n_chunks, L)`` in the design's time unit, ``u, y (n_chunks, L, 1)`` in the units
     trained on, and the variance of that ``y`` (the normaliser of ``nmse``)."""
     n = len(record)
-    if record.u.shape[1] != 1 or record.y.shape[1] != 1:
-        raise ValueError(f"{record.source}: the forum design takes one input and one output column, got "
-                         f"inputs {list(record.input_names)} and outputs {list(record.output_names)}")  # fmt: skip
+    t, u, y = _design_units(record, design)
     if n % n_chunks:
         raise ValueError(f"{record.source}: {n} samples do not split into {n_chunks} equal chunks "
                          f"(the post's reshape needs a multiple; {n % n_chunks} samples would be left over)")  # fmt: skip
-    rec = record.standardized() if design.standardize else record
-    if design.time_scale <= 0:
-        raise ValueError(f"time_scale must be positive (time units per second), got {design.time_scale}")
-    t = rec.t * (rec.time_scale * design.time_scale)
-    y_var = float(rec.y.var(unbiased=False))
-    return t.reshape(n_chunks, -1), rec.u.reshape(n_chunks, -1, 1), rec.y.reshape(n_chunks, -1, 1), y_var
+    y_var = float(y.var(unbiased=False))
+    return t.reshape(n_chunks, -1), u.reshape(n_chunks, -1, 1), y.reshape(n_chunks, -1, 1), y_var
 
 
-def _solve_chunk(field: ForumRNNField, design: ForumDesign, t, u, y, h, **solver):
-    """One chunk as the design solves it: input held or interpolated, from ``y0 = y[0]`` and the
-    state ``h`` (``(1, 1, hidden)``). Returns predictions ``(L,)``, states ``(L, hidden)``, NFE."""
+def _solve_chunk(field: ForumRNNField, design: ForumDesign, t, u, y0, h, **solver):
+    """One chunk as the design solves it: input ``u (L, 1)`` held at its first sample or
+    interpolated, from the output ``y0`` (one value; unused by a readout design) and the state ``h``
+    (``(1, 1, hidden)``). Returns predictions ``(L,)``, states ``(L, hidden)``, NFE."""
     if design.interpolate:
         field.set_input(Interpolation(t, u[None], kind="linear"))
     else:
@@ -121,7 +128,7 @@ def _solve_chunk(field: ForumRNNField, design: ForumDesign, t, u, y, h, **solver
         hs = sol.states[0]  # (L, hidden)
         pred = field.readout(hs)
     else:
-        sol = solve(field, (y[0].view(1, 1, 1), h), t, **solver)
+        sol = solve(field, (y0.view(1, 1, 1), h), t, **solver)
         pred, hs = sol.states  # (L, 1, 1, 1), (L, 1, 1, hidden)
     return pred.reshape(-1), hs.reshape(-1, hidden), sol.nfe
 
@@ -142,7 +149,7 @@ def forum_pass(field: ForumRNNField, record: Record, design: ForumDesign = Forum
     h = torch.zeros(1, 1, field.state_size, device=t.device)
     rows = []
     for j in range(n_chunks):
-        pred, hs, _ = _solve_chunk(field, design, t[j], u[j], y[j], h, method=method, rtol=rtol, atol=atol)
+        pred, hs, _ = _solve_chunk(field, design, t[j], u[j], y[j, 0], h, method=method, rtol=rtol, atol=atol)
         act = torch.stack([field.activation(tk, hk[None]) for tk, hk in zip(t[j], hs)])
         rows.append(pd.DataFrame({"t": t[j].cpu().numpy(), "u": u[j, :, 0].cpu().numpy(), "y": y[j, :, 0].cpu().numpy(),
                                   "y_pred": pred.cpu().numpy(), "h_norm": hs.norm(dim=-1).cpu().numpy(),
@@ -204,7 +211,7 @@ def train_forum(
         for j in range(n_chunks):
             if design.zero_grad:
                 opt.zero_grad()
-            pred, hs, calls = _solve_chunk(field, design, t[j], u[j], y[j], h.detach(), method=method, rtol=rtol, atol=atol)
+            pred, hs, calls = _solve_chunk(field, design, t[j], u[j], y[j, 0], h.detach(), method=method, rtol=rtol, atol=atol)
             loss = torch.mean((pred - y[j, :, 0]) ** 2)
             loss.backward()
             norms.append(math.sqrt(sum(v * v for v in grad_norms(field).values())))
@@ -251,28 +258,14 @@ def free_run(field: ForumRNNField, record: Record, design: ForumDesign = ForumDe
     """
     if design.standardize and stats is None:
         raise ValueError("a standardised design needs the training record's stats (ForumRun.stats)")
-    if record.u.shape[1] != 1 or record.y.shape[1] != 1:
-        raise ValueError(f"{record.source}: the forum design takes one input and one output column")
-    rec = record.standardized(stats) if design.standardize else record
-    t = rec.t * (rec.time_scale * design.time_scale)
-    u, y, n = rec.u, rec.y, len(rec)
-    hidden = field.state_size
-    h = torch.zeros(1, hidden, device=t.device) if design.readout else torch.zeros(1, 1, hidden, device=t.device)
-    y_run = y[:1].view(1, 1, 1)
+    t, u, y = _design_units(record, design, stats)
+    n = len(t)
+    h, y_run = torch.zeros(1, 1, field.state_size, device=t.device), y[0]
     preds = []
     for s in range(0, n - 1, chunk):
-        e = min(s + chunk, n - 1)                      # solve t[s..e]; e is the next chunk's first sample
-        ts = t[s : e + 1]
-        if design.interpolate:
-            field.set_input(Interpolation(ts, u[None, s : e + 1], kind="linear"))
-        else:
-            field.set_input(u[None, s : s + 1])
-        if design.readout:
-            hs = solve(field, h, ts, method=method, rtol=rtol, atol=atol).states[0]  # (L, hidden)
-            p, h = field.readout(hs).reshape(-1), hs[-1:]
-        else:
-            ys, hs = solve(field, (y_run, h), ts, method=method, rtol=rtol, atol=atol).states
-            p, y_run, h = ys.reshape(-1), ys[-1], hs[-1]
+        e = min(s + chunk, n - 1)  # solve t[s..e]; e is the next chunk's first sample
+        p, hs, _ = _solve_chunk(field, design, t[s : e + 1], u[s : e + 1], y_run, h, method=method, rtol=rtol, atol=atol)
+        h, y_run = hs[-1].reshape(1, 1, -1), p[-1]
         preds.append(p if not preds else p[1:])
     out = torch.cat(preds)[:, None]
     return stats.unscale_y(out) if design.standardize else out

@@ -114,8 +114,9 @@ def run_ablation(
 
     Returns:
         ``(table, models)``. ``table`` has one row per step: ``step``, ``fix``, ``chapter``,
-        ``updates``, ``train_nmse`` (last tenth of training, in the units trained on, divided by the
-        output variance), ``nfe`` (forward evaluations of training), ``seconds`` (training wall
+        ``updates``, ``train_nmse`` (the training loss in the units trained on, divided by the output
+        variance: over the last pass for the forum loop, the last tenth of the updates for the
+        trainers), ``nfe`` (forward evaluations of training), ``seconds`` (training wall
         time), ``val_fit`` (free-run FIT % on ``test`` from sample 10 on, the encoder window of the
         last steps, for every step), ``val_rmse`` (V) and ``delta_fit`` (this step's share: its
         FIT minus the previous step's). ``models`` maps each step name to ``(trained object,

@@ -44,6 +44,7 @@ from . import ablation as ablation
 from . import circuits as circuits
 from . import datasets as datasets
 from . import diagnose as diagnose
+from . import explore as explore
 from . import forum as forum
 
 __version__ = "0.1.0"

@@ -16,6 +16,7 @@ Every default of :class:`ForumDesign` is the post's choice; each field turns one
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 import math
 import time
 
@@ -175,6 +176,7 @@ def train_forum(
     seed: int = 0,
     max_seconds: float | None = None,
     progress: bool = True,
+    callback: Callable[[int, float], None] | None = None,
 ) -> ForumRun:
     """Train the forum design (with the fixes ``design`` turns on) for ``iters`` passes.
 
@@ -191,6 +193,8 @@ def train_forum(
         seed: seeds the weights (through a local generator state; the global one is restored).
         max_seconds: stop after the pass during which this many seconds have passed.
         progress: show a progress bar.
+        callback: called after every update with the update's number (from 1) and its chunk's
+            loss (the MSE in the units trained on), e.g. to plot the loss live.
 
     Returns:
         :class:`ForumRun`.
@@ -217,6 +221,8 @@ def train_forum(
             norms.append(math.sqrt(sum(v * v for v in grad_norms(field).values())))
             opt.step()
             tot_loss += float(loss.detach())
+            if callback is not None:
+                callback((itr - 1) * n_chunks + j + 1, float(loss.detach()))
             nmse += float(loss.detach()) / y_var / n_chunks
             nfe += calls
             h = hs[-1].reshape(1, 1, hidden_size)

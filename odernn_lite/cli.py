@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=_int_at_least(1), default=128, metavar="B", help="windows per update (default: 128)")
     g.add_argument("--lr", type=_positive_float, default=1e-2, metavar="LR", help="Adam learning rate (default: 1e-2)")
     g.add_argument("--anneal", type=_anneal_factor, default=0.05, metavar="F",
-                   help="lower the learning rate along a cosine to F times its start value by the end of the budget "
+                   help="lower the learning rate along a cosine to F times its start value by the end of the budget: "
+                        "over --iters updates when given (the same on every machine), else over --max-seconds "
                         "(default: 0.05; 1 keeps it constant)")  # fmt: skip
     g.add_argument("--seed", type=int, default=0, metavar="N", help="random seed of the weights and the windows (default: 0)")
 

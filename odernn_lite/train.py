@@ -79,8 +79,10 @@ class Trainer:
         logger: anything with ``add_scalar(tag, value, step)``, e.g. a TensorBoard ``SummaryWriter``.
         progress: show a progress bar.
         anneal: if given, each :meth:`fit` call lowers the learning rate along a cosine from its
-            value at the start to ``anneal`` times that value at the end of the call's budget
-            (``iters`` or ``max_seconds``, whichever is nearer to its end).
+            value at the start to ``anneal`` times that value at the end of the call's budget: over
+            ``iters`` updates when ``iters`` is given (so the schedule, like the run, is the same on
+            every machine; a ``max_seconds`` that runs out first stops it part-way), else over
+            ``max_seconds`` of wall time.
     """
 
     def __init__(self, model: SequenceModel, *, optimizer="adam", lr: float = 1e-3, clip: float | None = None,
@@ -125,7 +127,7 @@ class Trainer:
         base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         while (iters is None or done < iters) and (max_seconds is None or time.perf_counter() - start < max_seconds):
             if self.anneal is not None:
-                progress = max(done / iters if iters else 0.0, (time.perf_counter() - start) / max_seconds if max_seconds else 0.0)
+                progress = done / iters if iters is not None else (time.perf_counter() - start) / max_seconds
                 factor = self.anneal + (1 - self.anneal) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
                 for group, base in zip(self.optimizer.param_groups, base_lrs):
                     group["lr"] = base * factor

@@ -194,3 +194,15 @@ def test_anneal_lowers_the_learning_rate_along_a_cosine():
     assert lr[0] == pytest.approx(1e-2) and (np.diff(lr) < 0).all()
     assert lr[-1] == pytest.approx(1e-2 * (0.1 + 0.9 * 0.5 * (1 + math.cos(0.9 * math.pi))))
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2)  # restored for the next fit call
+
+
+def test_anneal_follows_the_updates_not_the_clock_when_iters_is_given(monkeypatch):
+    """With ``iters``, a slow machine (here: a clock that jumps 1000 s per reading) gets the same schedule."""
+    record = rlc_record(300)
+    fast = ol.MultipleShootingTrainer(small_model(record), window=10, batch_size=4, lr=1e-2, anneal=0.1, progress=False)
+    lr_fast = fast.fit(record, iters=10, max_seconds=1e5)["lr"].to_numpy()
+    clock = iter(range(0, 10**8, 1000))
+    monkeypatch.setattr("odernn_lite.train.time.perf_counter", lambda: float(next(clock)))
+    slow = ol.MultipleShootingTrainer(small_model(record), window=10, batch_size=4, lr=1e-2, anneal=0.1, progress=False)
+    lr_slow = slow.fit(record, iters=10, max_seconds=1e5)["lr"].to_numpy()
+    np.testing.assert_array_equal(lr_fast, lr_slow)

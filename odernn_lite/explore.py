@@ -34,13 +34,26 @@ from .models import ODEModel
 from .solve import METHODS, SolverError
 from .train import TBPTTTrainer, TrainingDiverged, simulate
 
-__all__ = ["Settings", "Result", "TIME_UNITS", "run", "explorer"]
+__all__ = ["Settings", "Result", "TIME_UNITS", "run", "explorer", "smoothed", "updates_per_pass"]
 
 #: Time units the explorer offers: name → seconds per unit (``None``: one sample period).
 TIME_UNITS = {"sample periods": None, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
 
 #: Samples at the start of the held-out record not scored (as in chapter 7).
 SKIP = 10
+
+def smoothed(losses: list[float], n: int) -> tuple[list[int], list[float]]:
+    """The running mean of the last ``n`` losses (of all so far for the first ``n``), at every update.
+
+    One update's loss is one chunk's, and it jumps by orders of magnitude along the record: some
+    stretches of the input are harder than others. With ``n`` the updates of one pass over the
+    record, every point averages the same stretches, so the curve shows learning, not position.
+    """
+    out, total = [], 0.0
+    for i, loss in enumerate(losses):
+        total += loss - (losses[i - n] if i >= n else 0.0)
+        out.append(total / min(i + 1, n))
+    return list(range(1, len(losses) + 1)), out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +136,13 @@ class Result:
     nfe: int
     seconds: float
     error: str | None = None
+
+
+def updates_per_pass(settings: Settings, train: Record) -> int:
+    """Updates in one pass over ``train``: one per chunk in the forum loop, one per ``k1`` chunks in TBPTT."""
+    if settings.loop == "forum":
+        return len(train) // settings.chunk
+    return max(1, math.ceil(((len(train) - 1) // settings.chunk) / settings.k1))
 
 
 def _seconds_per_unit(settings: Settings, train: Record) -> float:
@@ -268,7 +288,11 @@ class Explorer:
         from IPython.display import display
 
         fig, (ax_loss, ax_sim) = plt.subplots(1, 2, figsize=(11, 3.4))
-        ax_loss.semilogy(range(1, len(losses) + 1), losses, lw=0.8)
+        if losses:
+            n = updates_per_pass(self.settings() if result is None else result.settings, self.train)
+            ax_loss.semilogy(range(1, len(losses) + 1), losses, lw=0.5, alpha=0.3, color="tab:blue", label="each update")
+            ax_loss.semilogy(*smoothed(losses, n), lw=1.5, color="tab:blue", label=f"mean of the last {n} (one pass)")
+            ax_loss.legend(loc="upper right", fontsize=8)
         ax_loss.set(xlabel="update", ylabel="training loss / output variance", title="training loss")
         t = (self.test.t - self.test.t[0]).cpu().numpy() * self.test.time_scale * 1e6
         ax_sim.plot(t, self.test.y[:, 0].cpu().numpy(), "k", lw=1, label="measured")

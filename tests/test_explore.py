@@ -111,3 +111,18 @@ def test_a_failed_run_returns_its_error(records, monkeypatch):
     ui = explorer(train, test)
     ui.train_once()
     assert "stopped" in ui.status.value and "20000" in ui.status.value
+
+
+def test_smoothed_is_a_running_mean_over_the_last_n():
+    from odernn_lite.explore import smoothed
+
+    assert smoothed([1.0, 3.0, 5.0, 7.0], n=2) == ([1, 2, 3, 4], [1.0, 2.0, 4.0, 6.0])
+    assert smoothed([], n=3) == ([], [])
+
+
+def test_updates_per_pass(records):
+    from odernn_lite.explore import updates_per_pass
+
+    train, _ = records  # 200 samples
+    assert updates_per_pass(Settings(chunk=10), train) == 20
+    assert updates_per_pass(Settings(loop="tbptt", chunk=10, k1=2, k2=2), train) == 10  # 19 chunks, 2 per update

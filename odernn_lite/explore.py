@@ -262,10 +262,15 @@ class Explorer:
         self.button.on_click(lambda _: self.train_once())
         self._enable()
         c = self.controls
-        fixes = w.VBox([w.HTML("<b>forum fixes</b>"), *(c[k] for k in ("zero_grad", "decay", "readout", "interpolate", "standardize"))])
-        model = w.VBox([w.HTML("<b>model and solver</b>"), *(c[k] for k in ("time_unit", "hidden_size", "method", "rtol"))])
-        training = w.VBox([w.HTML("<b>training</b>"), *(c[k] for k in ("chunk", "k1", "k2", "lr", "updates", "seed"))])
-        self.widget = w.VBox([c["loop"], w.HBox([fixes, model, training]), w.HBox([self.button, self.status]), self.plots])
+        group = lambda title, names: w.VBox([w.HTML(f"<b>{title}</b>"), *(c[k] for k in names)],  # noqa: E731
+                                            layout=w.Layout(width="340px", margin="0 12px 8px 0"))  # fmt: skip
+        for name in ("time_unit", "hidden_size", "method", "rtol", "chunk", "k1", "k2", "lr", "updates", "seed"):
+            c[name].layout = w.Layout(width="320px")
+        groups = w.HBox([group("forum fixes", ("zero_grad", "decay", "readout", "interpolate", "standardize")),
+                         group("model and solver", ("time_unit", "hidden_size", "method", "rtol")),
+                         group("training", ("chunk", "k1", "k2", "lr", "updates", "seed"))],
+                        layout=w.Layout(flex_flow="row wrap"))  # fmt: skip; the groups wrap on narrow pages
+        self.widget = w.VBox([c["loop"], groups, w.HBox([self.button, self.status]), self.plots])
 
     def _keep_order(self, other: str, pick, value: int) -> None:
         """Keep ``k1 ≤ k2`` when one slider moves past the other."""

@@ -5,10 +5,7 @@
 # Nothing under web/node_modules or web/site is committed.
 set -euo pipefail
 cd "$(dirname "$0")/../web"
-command -v npm >/dev/null || { # Ours (committed in web/): points RequireJS at the files above and bridges ipywidgets to MathJax 3.
-cp widgets-setup.js "$vendor/"
-
-echo "web_assets.sh: npm not found (install Node.js 18+ with npm)" >&2; exit 2; }
+command -v npm >/dev/null || { echo "web_assets.sh: npm not found (install Node.js 18+ with npm)" >&2; exit 2; }
 
 npm ci --no-audit --no-fund
 

@@ -17,6 +17,7 @@ Skipped, with the reason, when ``/usr/bin/chromium`` or the ``playwright`` packa
 
 from __future__ import annotations
 
+import filecmp
 import functools
 import http.server
 import os
@@ -114,10 +115,22 @@ def build_book(root: Path) -> None:
     env = dict(os.environ)
     env.setdefault("ODERNN_BENCHMARKS_DIR", str(REPO.parent / "shared/data/nonlinear_benchmarks_cache"))
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    done = subprocess.run([str(jupyter_book), "build", "."], cwd=root, env=env,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.fail(f"jupyter-book build failed ({done.returncode}):\n{(done.stdout + done.stderr)[-4000:]}")
+    for options in ([], ["--all"]):
+        done = subprocess.run([str(jupyter_book), "build", ".", *options], cwd=root, env=env,
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            pytest.fail(f"jupyter-book build failed ({done.returncode}):\n{(done.stdout + done.stderr)[-4000:]}")
+        if not stale_assets(vendor, root / "_build" / "html" / "vendor"):
+            return
+        # Sphinx copies html_extra_path only when some page is rebuilt; --all rebuilds every page
+        # (from the execution cache, without running the notebooks again).
+    pytest.fail(f"the built book's vendor/ still differs from {vendor} after a full rebuild: {stale_assets(vendor, root / '_build' / 'html' / 'vendor')[:5]}")
+
+
+def stale_assets(source: Path, built: Path) -> list[str]:
+    """Files of ``source`` that are missing from ``built`` or differ from their copy there."""
+    return [str(f.relative_to(source)) for f in sorted(source.rglob("*")) if f.is_file()
+            and not ((built / f.relative_to(source)).is_file() and filecmp.cmp(f, built / f.relative_to(source), shallow=False))]  # fmt: skip
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -2,12 +2,17 @@
 // saved widget state; see nb_ipywidgets_js in _config.yml. Written for this book, not vendored.
 (function () {
   "use strict";
-  // The widget modules inside embed-amd.js load their Font Awesome files relative to their
-  // RequireJS module URL, "@jupyter-widgets/html-manager/dist/...", which RequireJS resolves
-  // against the page's folder. Map that module path to the html-manager folder next to this
-  // script, so the fonts come from _build/html/vendor/html-manager/ on pages at any depth.
+  // Each module bundled in embed-amd.js loads its Font Awesome files from the folder of its own
+  // RequireJS module URL ("@jupyter-widgets/base", ".../controls", ".../html-manager/dist/..."),
+  // which RequireJS resolves against the page's folder: book/@jupyter-widgets/..., a 404. Map every
+  // one of those module names into the html-manager folder next to this script, where the fonts
+  // are, so they come from _build/html/vendor/html-manager/ on pages at any depth.
   var htmlManager = new URL("html-manager", document.currentScript.src).href;
-  window.require.config({ paths: { "@jupyter-widgets/html-manager/dist": htmlManager } });
+  var paths = { "@jupyter-widgets/html-manager/dist": htmlManager };
+  ["base", "base7", "controls", "controls7", "html-manager"].forEach(function (name) {
+    paths["@jupyter-widgets/" + name] = htmlManager + "/" + name;
+  });
+  window.require.config({ paths: paths });
 
   // ipywidgets 8 typesets widget descriptions with the MathJax 2 call MathJax.Hub.Queue(...),
   // which MathJax 3 does not have, so on a page with equations every described widget throws

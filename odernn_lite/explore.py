@@ -156,10 +156,10 @@ def _run_forum(s: Settings, train: Record, test: Record, on_loss):
     n_chunks = len(train) // s.chunk
     y = train.y[: n_chunks * s.chunk]
     y_var = 1.0 if s.standardize else float(y.var(unbiased=False))  # standardised y has variance 1
-    history = train_forum(train[: n_chunks * s.chunk], design, iters=math.ceil(s.updates / n_chunks), n_chunks=n_chunks,
+    trained = train_forum(train[: n_chunks * s.chunk], design, iters=math.ceil(s.updates / n_chunks), n_chunks=n_chunks,
                           hidden_size=s.hidden_size, lr=s.lr, method=s.method, rtol=s.rtol, atol=s.rtol / 100,
                           seed=s.seed, progress=False, callback=lambda step, loss: on_loss(loss / y_var))  # fmt: skip
-    return history.simulate(test), int(history.history.nfe.sum())
+    return trained.simulate(test), int(trained.history.nfe.sum())
 
 
 def _run_tbptt(s: Settings, train: Record, test: Record, on_loss, block: int = 20):

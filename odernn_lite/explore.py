@@ -288,13 +288,13 @@ class Explorer:
         """The :class:`Settings` the widgets show now."""
         return Settings(**{name: c.value for name, c in self.controls.items()})
 
-    def _draw(self, losses: list[float], result: Result | None = None) -> None:
+    def _draw(self, settings: Settings, losses: list[float], result: Result | None = None) -> None:
         import matplotlib.pyplot as plt
         from IPython.display import display
 
         fig, (ax_loss, ax_sim) = plt.subplots(1, 2, figsize=(11, 3.4))
         if losses:
-            n = updates_per_pass(self.settings() if result is None else result.settings, self.train)
+            n = updates_per_pass(settings, self.train)
             ax_loss.semilogy(range(1, len(losses) + 1), losses, lw=0.5, alpha=0.3, color="tab:blue", label="each update")
             ax_loss.semilogy(*smoothed(losses, n), lw=1.5, color="tab:blue", label=f"mean of the last {n} (one pass)")
             ax_loss.legend(loc="upper right", fontsize=8)
@@ -321,14 +321,14 @@ class Explorer:
         def on_loss(loss: float) -> None:
             losses.append(loss)
             if len(losses) % self.redraw_every == 0:
-                self._draw(losses)
+                self._draw(settings, losses)
 
         try:
             result = run(settings, self.train, self.test, on_loss=on_loss)
         finally:
             self.button.disabled = False
         self.last = result
-        self._draw(result.losses, result)
+        self._draw(settings, result.losses, result)
         if result.error is None:
             self.status.value = (f"FIT <b>{result.fit:.1f} %</b> on the held-out record; {len(result.losses)} updates, "
                                  f"{result.nfe:,} evaluations, {result.seconds:.1f} s")  # fmt: skip
